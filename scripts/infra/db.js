@@ -10,7 +10,9 @@
 // then the database named in DATABASE_URL is created when missing.
 // `down` stops only what `up` started: the compose project, or the local cluster.
 import { spawnSync } from 'node:child_process';
-import { chownSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import {
   commandExists,
@@ -154,10 +156,15 @@ function composeRunning(env) {
 
 function clusterPaths() {
   const base = localPath('postgres');
+  // Unix socket paths are limited to ~100 bytes; deep checkouts use a folder under /tmp.
+  let socketDir = path.join(base, 'run');
+  if (Buffer.byteLength(socketDir) > 80) {
+    socketDir = path.join(os.tmpdir(), `kvary-pg-${createHash('sha1').update(base).digest('hex').slice(0, 10)}`);
+  }
   return {
     base,
     dataDir: path.join(base, 'data'),
-    socketDir: path.join(base, 'run'),
+    socketDir,
     logFile: path.join(base, 'postgres.log'),
     marker: path.join(base, 'started-by-db-up.json'),
   };
@@ -263,7 +270,7 @@ async function startLocalCluster(target, log) {
   const binDir = findPgBinDir();
   if (!binDir) throw new InfraError(INSTALL_HINT);
   const paths = clusterPaths();
-  localPath('postgres', 'run');
+  mkdirSync(paths.socketDir, { recursive: true });
   rootPreflight(paths);
 
   const running = clusterRunning(paths);
@@ -340,7 +347,9 @@ export async function dbUp({ quiet = false } = {}) {
       if (r.status !== 0) throw new InfraError(`db: docker compose -f ${COMPOSE_FILE} up -d --wait failed (exit ${r.status})`);
       started = !wasRunning;
       log(`db: ${started ? 'started' : 'already running:'} PostgreSQL container (logs: docker compose -f ${COMPOSE_FILE} logs postgres)`);
-      await waitFor(async () => (await probeServer(target)).ok, 30000, 500);
+      if (!(await waitFor(async () => (await probeServer(target)).ok, 30000, 500))) {
+        throw new InfraError(`db: the PostgreSQL container is up but ${target.where} does not accept connections; see docker compose -f ${COMPOSE_FILE} logs postgres`);
+      }
     }
   } else {
     const paths = clusterPaths();

@@ -26,6 +26,14 @@ export function createPool(settings: PoolSettings): pg.Pool {
   return pool;
 }
 
+// Clients currently inside withTransaction: lets transactional writers (the outbox) refuse a
+// pool or a client that is not in a transaction, where a write would commit on its own.
+const openTransactions = new WeakSet<object>();
+
+export function isInTransaction(client: unknown): boolean {
+  return typeof client === 'object' && client !== null && openTransactions.has(client);
+}
+
 /**
  * Runs fn inside BEGIN/COMMIT on one pooled client: rollback when fn throws, release always.
  * A client whose ROLLBACK failed is destroyed rather than returned to the pool.
@@ -35,6 +43,7 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClie
   let broken: Error | undefined;
   try {
     await client.query('BEGIN');
+    openTransactions.add(client);
     const result = await fn(client);
     await client.query('COMMIT');
     return result;
@@ -46,6 +55,7 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClie
     }
     throw error;
   } finally {
+    openTransactions.delete(client);
     client.release(broken);
   }
 }
