@@ -58,7 +58,6 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
       const incoming = req.headers['x-request-id'];
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
-    disableRequestLogging: false,
   }).withTypeProvider<ZodTypeProvider>();
 
   // JSON only: anything else is refused with 415 instead of reaching a route as a string.

@@ -187,7 +187,6 @@ export class OutboxRelay {
 
   /** Publishes one claimed batch. Returns how long the relay should back off (0 = go on). */
   private async processBatch(rows: ClaimedRow[]): Promise<number> {
-    const { metrics } = this.deps;
     let prepared: Awaited<ReturnType<Publisher['prepare']>>;
     try {
       prepared = await this.publisher.prepare(rows);
@@ -209,8 +208,7 @@ export class OutboxRelay {
       return 0;
     } catch (error) {
       const failure = classifyKafkaError(error);
-      metrics.failures.inc({ reason: failure.reason });
-      if (failure.kind === 'infrastructure') return this.infrastructureBackoff(failure, false);
+      if (failure.kind === 'infrastructure') return this.infrastructureBackoff(failure);
       // The request failed because of (at least) one record: find it by sending one by one.
       // Records of the failed request may have landed already; resending them is the
       // at-least-once contract (consumers drop duplicates by ce_id).
@@ -244,9 +242,9 @@ export class OutboxRelay {
     this.stats.lastBatchAt = new Date(now);
   }
 
-  private infrastructureBackoff(failure: ClassifiedFailure, count = true): number {
+  private infrastructureBackoff(failure: ClassifiedFailure): number {
     const { config, logger, metrics } = this.deps;
-    if (count) metrics.failures.inc({ reason: failure.reason });
+    metrics.failures.inc({ reason: failure.reason });
     this.infraFailures++;
     const wait = backoffMs(this.infraFailures, config.KES_RELAY_BACKOFF_BASE_MS, config.KES_RELAY_BACKOFF_MAX_MS);
     logger.warn({ reason: failure.reason, error: failure.message, retryInMs: wait }, 'Kafka unavailable, backing off');
@@ -258,7 +256,7 @@ export class OutboxRelay {
     const attempts = row.attempts + 1;
     const poison = failure.kind === 'fatal' || attempts >= config.KES_RELAY_MAX_ATTEMPTS;
     const error = `${failure.reason}: ${failure.message}`;
-    if (failure.kind === 'fatal') metrics.failures.inc({ reason: failure.reason });
+    metrics.failures.inc({ reason: failure.reason });
     if (poison) {
       await markFailed(pool, row.id, error, { poison: true });
       metrics.poisoned.inc({ reason: failure.reason });
