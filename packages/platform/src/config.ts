@@ -60,3 +60,15 @@ export function loadConfig<S extends z.ZodType>(
     throw error;
   }
 }
+
+export const KES_ENVS = ['development', 'test', 'production'] as const;
+export type KesEnv = (typeof KES_ENVS)[number];
+
+/**
+ * The default runtime mode when KES_ENV is unset: `development` when the process runs
+ * TypeScript sources (dev scripts, via tsx), `production` when it runs the tsc output (production
+ * starts). Pass the caller's import.meta.url. An explicit KES_ENV always wins.
+ */
+export function defaultKesEnv(moduleUrl: string): KesEnv {
+  return moduleUrl.endsWith('.ts') ? 'development' : 'production';
+}

@@ -1,5 +1,5 @@
 // Relay configuration: every knob is an environment variable with a default.
-import { loadConfig as load, parseConfig } from '@kvary/platform/config';
+import { loadConfig as load, parseConfig, KES_ENVS, defaultKesEnv } from '@kvary/platform/config';
 import { z } from 'zod';
 
 const ms = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
@@ -11,7 +11,7 @@ const flag = (fallback: boolean) =>
     .transform((v) => v === 'true' || v === '1');
 
 export const relayConfigSchema = z.object({
-  KES_ENV: z.enum(['development', 'test', 'production']).default('production'),
+  KES_ENV: z.enum(KES_ENVS).default(defaultKesEnv(import.meta.url)),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   RELAY_HOST: z.string().default('127.0.0.1'),
   RELAY_PORT: z.coerce.number().int().min(0).max(65535).default(4061),
