@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import {
   closeSync,
   existsSync,
+  mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -56,13 +57,16 @@ export const KES_TOPICS = [
 ];
 
 const POM = path.join(repoRoot, 'scripts', 'infra', 'kafka', 'pom.xml');
-const kafkaDir = () => localPath('kafka');
+// KAFKA_LOCAL_DIR moves a broker's state (data, log, pid) elsewhere, so a test can run a
+// second, private broker on other ports; the downloaded jars are always shared.
+const kafkaDir = () => (process.env.KAFKA_LOCAL_DIR ? ensureDir(path.resolve(process.env.KAFKA_LOCAL_DIR)) : localPath('kafka'));
 const files = () => {
   const dir = kafkaDir();
+  const shared = localPath('kafka');
   return {
     dir,
-    libs: path.join(dir, 'libs'),
-    libsMarker: path.join(dir, 'libs.ok'),
+    libs: path.join(shared, 'libs'),
+    libsMarker: path.join(shared, 'libs.ok'),
     data: path.join(dir, 'data'),
     clusterId: path.join(dir, 'cluster-id'),
     serverProps: path.join(dir, 'server.properties'),
@@ -71,6 +75,11 @@ const files = () => {
     pid: path.join(dir, 'kafka.pid'),
   };
 };
+
+function ensureDir(dir) {
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
 
 const INSTALL_HINT =
   'kafka:up needs Docker, or Java 17+ and Maven 3.8+ (apt-get install openjdk-17-jre-headless maven)';
