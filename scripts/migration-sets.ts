@@ -8,6 +8,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export const migrationSets: MigrationSet[] = [
   { owner: 'root', dir: path.join(root, 'migrations') },
+  { owner: 'svc_auth', dir: path.join(root, 'services/svc-auth/migrations') },
   { owner: 'svc_tenders', dir: path.join(root, 'services/svc-tenders/migrations') },
   
 ];
