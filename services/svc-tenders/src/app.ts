@@ -1,5 +1,5 @@
 // The svc-tenders HTTP app (never listens; main.ts does): /health, /metrics, /openapi.json and
-// the tender API under /api/v1/tenders.
+// the tender API under /api/v1/tenders and the caller's workspace projection under /api/v1/workspace.
 import swagger from '@fastify/swagger';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import { createHttpApp, type HttpApp } from '@kvary/platform/http';
@@ -11,6 +11,9 @@ import type { TenderEventName } from '@kvary/contracts/tenders';
 import type { TendersConfig } from './config.js';
 import { tenderRoutes } from './tenders/routes.js';
 import { TenderService } from './tenders/service.js';
+import type { ConsumerStatus } from './workspace/consumer.js';
+import { registerReplayMetrics } from './workspace/metrics.js';
+import { workspaceRoutes } from './workspace/routes.js';
 
 export const SERVICE_NAME = 'svc-tenders';
 
@@ -19,7 +22,10 @@ export interface AppDeps {
   logger: Logger;
   verifier: TokenVerifier;
   metrics: Registry;
-  config: Pick<TendersConfig, 'BODY_LIMIT_BYTES' | 'OUTBOX_NOTIFY' | 'TRUST_PROXY'>;
+  config: Pick<TendersConfig, 'BODY_LIMIT_BYTES' | 'OUTBOX_NOTIFY' | 'TRUST_PROXY'> &
+    Partial<Pick<TendersConfig, 'WORKSPACE_ACTIVITY_LIMIT'>>;
+  /** The workspace consumer's state for /health (a detail: it never fails the check). */
+  consumerStatus?: () => ConsumerStatus;
   /** Clock for deadline checks and event times (tests move it). */
   now?: () => Date;
   /** Test seam: runs inside a command after its domain write, right before the outbox write. */
@@ -35,7 +41,9 @@ export function buildApp(deps: AppDeps): HttpApp {
     trustProxy: deps.config.TRUST_PROXY,
     // Writes go to the outbox, not to Kafka: Postgres is the only thing this service needs.
     healthChecks: { postgres: () => pingDatabase(deps.pool) },
+    healthDetails: () => ({ consumer: deps.consumerStatus?.() ?? { state: 'off', mode: 'off' } }),
   });
+  registerReplayMetrics(deps.metrics, deps.pool);
   app.decorateRequest('identity', null);
 
   // Registered before the routes so it sees them; documents every route from its zod schemas.
@@ -54,6 +62,12 @@ export function buildApp(deps: AppDeps): HttpApp {
     beforeOutboxWrite: deps.beforeOutboxWrite,
   });
   void app.register(tenderRoutes, { prefix: '/api/v1/tenders', pool: deps.pool, service, verifier: deps.verifier, metrics: deps.metrics });
+  void app.register(workspaceRoutes, {
+    prefix: '/api/v1/workspace',
+    pool: deps.pool,
+    verifier: deps.verifier,
+    activityLimit: deps.config.WORKSPACE_ACTIVITY_LIMIT ?? 20,
+  });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

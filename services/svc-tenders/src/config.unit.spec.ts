@@ -6,7 +6,7 @@ describe('svc-tenders config', () => {
   it('has development defaults with the dev JWKS file under <repo>/.local/keys', () => {
     const config = parseConfig(configSchema, { KES_ENV: 'development' });
     expect(config).toMatchObject({
-      PORT: 4060,
+      TENDERS_PORT: 4060,
       HOST: '127.0.0.1',
       DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/kvary',
       AUTH_ISSUER: 'http://127.0.0.1:4100',
@@ -31,7 +31,7 @@ describe('svc-tenders config', () => {
 
   it('parses booleans and refuses bad values naming the variable', () => {
     expect(parseConfig(configSchema, { KES_ENV: 'test', OUTBOX_NOTIFY: 'false' }).OUTBOX_NOTIFY).toBe(false);
-    expect(() => parseConfig(configSchema, { KES_ENV: 'test', PORT: 'x' })).toThrow(/PORT/);
+    expect(() => parseConfig(configSchema, { KES_ENV: 'test', TENDERS_PORT: 'x' })).toThrow(/TENDERS_PORT/);
     expect(() => parseConfig(configSchema, { KES_ENV: 'test', AUTH_JWKS_URL: 'ftp://x/jwks' })).toThrow(/AUTH_JWKS_URL/);
     expect(() => parseConfig(configSchema, { KES_ENV: 'staging' })).toThrow(/KES_ENV/);
   });

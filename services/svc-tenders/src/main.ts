@@ -1,9 +1,11 @@
-// svc-tenders process: config, logger, pool, verifier; listens and shuts down gracefully.
+// svc-tenders process: config, logger, pool, verifier, the workspace consumer (CONSUMER_MODE=
+// embedded); listens and shuts down gracefully.
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '@kvary/platform/config';
 import { serve } from '@kvary/platform/http';
+import { createKafka, parseBrokers } from '@kvary/platform/kafka';
 import { createLogger } from '@kvary/platform/logging';
 import { createMetricsRegistry } from '@kvary/platform/metrics';
 import { createPool } from '@kvary/platform/postgres';
@@ -11,7 +13,9 @@ import { DEV_JWKS_FILE, loadOrCreateDevKeys } from '@kvary/identity/keys';
 import { createTokenVerifier } from '@kvary/identity/verifier';
 import { SERVICE_NAME, buildApp } from './app.js';
 import { configSchema } from './config.js';
-import { purgeIdempotencyKeys } from './idempotency.js';
+import { startRetention } from './retention.js';
+import { WorkspaceConsumer, startWhenReachable } from './workspace/consumer.js';
+import { createConsumerMetrics } from './workspace/metrics.js';
 
 const config = loadConfig(configSchema);
 const logger = createLogger({ name: SERVICE_NAME, level: config.LOG_LEVEL });
@@ -34,25 +38,43 @@ if (config.KES_ENV === 'development' && config.AUTH_JWKS_URL.startsWith('file:')
 const pool = createPool({ connectionString: config.DATABASE_URL, max: config.DATABASE_POOL_MAX, applicationName: SERVICE_NAME });
 const metrics = createMetricsRegistry({ service: SERVICE_NAME });
 const verifier = createTokenVerifier({ jwksUrl: config.AUTH_JWKS_URL, issuer: config.AUTH_ISSUER, audience: config.AUTH_AUDIENCE });
-const app = buildApp({ pool, logger, verifier, metrics, config });
 
-// Idempotency keys are kept IDEMPOTENCY_RETENTION_HOURS; purge in batches every few minutes.
-let purging: Promise<unknown> = Promise.resolve();
-const purgeTimer = setInterval(() => {
-  purging = purgeIdempotencyKeys(pool, config.IDEMPOTENCY_RETENTION_HOURS)
-    .then((deleted) => deleted && logger.info({ deleted }, 'purged expired idempotency keys'))
-    .catch((error: unknown) => logger.warn({ err: error }, 'idempotency key purge failed'));
-}, 5 * 60_000);
-purgeTimer.unref();
+// standalone: `npm run consumer` runs it in its own process; off: nobody in this process.
+const consumer =
+  config.CONSUMER_MODE === 'embedded'
+    ? new WorkspaceConsumer({
+        pool,
+        kafka: createKafka({ brokers: parseBrokers(config.KAFKA_BROKERS), clientId: config.KAFKA_CLIENT_ID, logger }),
+        logger: logger.child({ component: 'workspace-consumer' }),
+        metrics: createConsumerMetrics(metrics),
+        settings: config,
+      })
+    : undefined;
+const app = buildApp({
+  pool,
+  logger,
+  verifier,
+  metrics,
+  config,
+  consumerStatus: () => consumer?.status() ?? { state: 'off', mode: config.CONSUMER_MODE },
+});
+
+// Idempotency keys, the consumer inbox and old activity rows: purged in batches periodically.
+const retention = startRetention(pool, config, logger);
+let stopping = false;
 
 await serve(app, {
-  port: config.PORT,
+  port: config.TENDERS_PORT,
   host: config.HOST,
   logger,
   onShutdown: async () => {
-    clearInterval(purgeTimer);
-    await purging;
+    stopping = true;
+    // The consumer first: its in-flight message still needs the pool.
+    await consumer?.stop();
+    await retention.stop();
     await pool.end();
   },
 });
-logger.info({ port: config.PORT, env: config.KES_ENV }, `${SERVICE_NAME} listening`);
+logger.info({ port: config.TENDERS_PORT, env: config.KES_ENV, consumer: config.CONSUMER_MODE }, `${SERVICE_NAME} listening`);
+// Kafka is not needed to serve the API: the consumer starts whenever the broker answers.
+if (consumer) void startWhenReachable(consumer, logger, () => stopping);

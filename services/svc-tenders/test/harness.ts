@@ -15,6 +15,7 @@ import { createLogger } from '@kvary/platform/logging';
 import { createMetricsRegistry, type Registry } from '@kvary/platform/metrics';
 import { createTestDatabase, type TestDatabase } from '@kvary/testing/postgres';
 import { buildApp } from '../src/app.js';
+import type { ConsumerStatus } from '../src/workspace/consumer.js';
 
 export const ISSUER = 'http://127.0.0.1:4100';
 export const AUDIENCE = 'kvary';
@@ -41,6 +42,8 @@ export interface Harness {
   advance(ms: number): void;
   /** Set to make the next commands fail after their domain write. */
   faults: { beforeOutboxWrite?: (event: TenderEventName) => void | Promise<void> };
+  /** Set to show a consumer's status in /health. */
+  health: { consumer?: () => ConsumerStatus };
   token(role: Role | Role[], org: string | null, sub?: string): Promise<string>;
   outbox(aggregateId?: string): Promise<OutboxRow[]>;
   close(): Promise<void>;
@@ -56,6 +59,7 @@ export async function startHarness(label: string): Promise<Harness> {
   const metrics = createMetricsRegistry({ service: 'svc-tenders-test' });
   let offsetMs = 0;
   const faults: Harness['faults'] = {};
+  const health: Harness['health'] = {};
   const app = buildApp({
     pool: db.pool,
     logger: createLogger({ name: 'svc-tenders-test', level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false }),
@@ -64,6 +68,7 @@ export async function startHarness(label: string): Promise<Harness> {
     config: { BODY_LIMIT_BYTES: 65536, OUTBOX_NOTIFY: true, TRUST_PROXY: false },
     now: () => new Date(Date.now() + offsetMs),
     beforeOutboxWrite: (event) => faults.beforeOutboxWrite?.(event),
+    consumerStatus: () => health.consumer?.() ?? { state: 'off', mode: 'off' },
   });
   await app.ready();
   return {
@@ -72,6 +77,7 @@ export async function startHarness(label: string): Promise<Harness> {
     metrics,
     key,
     faults,
+    health,
     advance: (ms) => {
       offsetMs += ms;
     },
