@@ -1,7 +1,7 @@
 // `npm run seed:dev`: upserts one development user per role (see docs/dev-users.md).
 // Development and test only; prints a table and one JSON line.
 import { z } from 'zod';
-import { loadConfig } from '@kvary/platform/config';
+import { KES_ENVS, defaultKesEnv, loadConfig } from '@kvary/platform/config';
 import { createPool } from '@kvary/platform/postgres';
 import { PasswordVerifier } from './auth/passwords.js';
 import { SCRYPT_LOG_N } from './config.js';
@@ -10,7 +10,7 @@ import { DEV_USERS, seedDevUsers } from './dev-users.js';
 const config = loadConfig(
   z.object({
     DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgres://postgres@127.0.0.1:5432/kvary'),
-    KES_ENV: z.enum(['development', 'test', 'production']).default('production'),
+    KES_ENV: z.enum(KES_ENVS).default(defaultKesEnv(import.meta.url)),
   }),
 );
 
