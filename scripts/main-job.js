@@ -2,7 +2,6 @@
 // an engine answers, else the embedded local defaults), migrates, checks Kafka, starts the
 // services and the relay, runs the live smoke, and keeps everything up until Ctrl+C.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from './infra/lib.js';
 
@@ -26,14 +25,20 @@ step('PostgreSQL', ['run', 'db:up']);
 step('Kafka', ['run', 'kafka:up']);
 step('Prometheus', ['run', 'monitoring:up'], { optional: true });
 step('migrations', ['run', 'migrate:all']);
-if (existsSync(path.join(repoRoot, 'scripts', 'seed-dev.ts'))) step('dev seed', ['run', 'seed:dev']);
+step('dev seed', ['run', 'seed:dev']);
 step('Kafka smoke', ['run', '-s', 'kafka:kes-smoke']);
 
-// The long-running part: the dev stack and the relay as children of this process.
+// The long-running part: the dev stack and the relay, each in its own process group so that
+// stopping the main job (Ctrl+C, SIGTERM) reaches every process they started.
 const children = [];
-function start(name, args) {
-  process.stdout.write(`\n== starting ${name}: npm ${args.join(' ')}\n`);
-  const child = spawn(npm, args, { cwd: repoRoot, stdio: 'inherit', env: { KES_ENV: 'development', ...process.env } });
+function start(name, command, args, cwd = repoRoot) {
+  process.stdout.write(`\n== starting ${name}: ${[path.basename(command), ...args].join(' ')}\n`);
+  const child = spawn(command, args, {
+    cwd,
+    stdio: 'inherit',
+    env: { KES_ENV: 'development', ...process.env },
+    detached: process.platform !== 'win32',
+  });
   child.on('exit', (code, signal) => {
     if (!stopping) {
       process.stderr.write(`${name} exited (${signal ?? code}); stopping the main job\n`);
@@ -43,12 +48,25 @@ function start(name, args) {
   children.push(child);
 }
 
+function signal(child, sig) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    if (process.platform === 'win32') child.kill(sig);
+    else process.kill(-child.pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
 let stopping = false;
 function stopAll(code) {
   if (stopping) return;
   stopping = true;
-  for (const child of children) child.kill('SIGINT');
-  const timer = setTimeout(() => process.exit(code), 15000);
+  for (const child of children) signal(child, 'SIGTERM');
+  const timer = setTimeout(() => {
+    for (const child of children) signal(child, 'SIGKILL');
+    process.exit(code);
+  }, 15000);
   timer.unref();
   let left = children.filter((c) => c.exitCode === null && c.signalCode === null).length;
   if (left === 0) process.exit(code);
@@ -57,9 +75,9 @@ function stopAll(code) {
 process.on('SIGINT', () => stopAll(0));
 process.on('SIGTERM', () => stopAll(0));
 
-const devStack = existsSync(path.join(repoRoot, 'services', 'gateway')) ? ['run', 'dev:one'] : ['run', 'dev:tenders'];
-start('dev stack', devStack);
-start('outbox relay', ['run', 'relay:kes-outbox:dev']);
+const tsx = path.join(repoRoot, 'node_modules', '.bin', process.platform === 'win32' ? 'tsx.cmd' : 'tsx');
+start('dev stack (dev:one)', process.execPath, [path.join('scripts', 'dev-one.js')]);
+start('outbox relay (relay:kes-outbox:dev)', tsx, ['watch', '--conditions=kvary-source', 'src/main.ts'], path.join(repoRoot, 'services', 'kes-outbox-relay'));
 
 // The smoke waits for the services' health itself (bounded), then reports one JSON object.
 const smoke = spawn(npm, ['run', '-s', 'tenders:outbox:live-smoke'], {
