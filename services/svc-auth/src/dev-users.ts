@@ -47,10 +47,13 @@ export interface SeedResult {
  * Idempotent: users are upserted by email (ids stay stable); a password is re-hashed only when
  * the stored hash does not match the documented one, so re-running changes nothing.
  */
-export async function seedDevUsers(pool: Pool, passwords: PasswordVerifier): Promise<SeedResult[]> {
+export async function seedDevUsers(pool: Pool, passwords: PasswordVerifier, options: { onlyMissing?: boolean } = {}): Promise<SeedResult[]> {
   const results: SeedResult[] = [];
   for (const user of DEV_USERS) {
     const existing = await findUserByEmail(pool, user.email);
+    // At development start-up only missing users are created: verifying every stored hash
+    // would cost half a second of scrypt per user on each restart.
+    if (existing && options.onlyMissing) continue;
     const keep = existing?.password_hash ? (await passwords.verify(user.password, existing.password_hash)).ok : false;
     const passwordHash = keep ? null : await passwords.hash(user.password);
     const { row, created } = await withTransaction(pool, (tx) =>

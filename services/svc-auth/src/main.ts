@@ -8,7 +8,9 @@ import { SERVICE_NAME, buildApp } from './app.js';
 import { createSelfVerifier, loadAuthKeys } from './auth/keys.js';
 import { purgeEndedSessions } from './auth/sessions.js';
 import { purgeStaleThrottleRows } from './auth/throttle.js';
-import { configSchema } from './config.js';
+import { PasswordVerifier } from './auth/passwords.js';
+import { SCRYPT_LOG_N, configSchema } from './config.js';
+import { seedDevUsers } from './dev-users.js';
 import { purgeOldLoginStates } from './oidc/states.js';
 
 const config = loadConfig(configSchema);
@@ -27,6 +29,17 @@ const pool = createPool({ connectionString: config.DATABASE_URL, max: config.DAT
 const metrics = createMetricsRegistry({ service: SERVICE_NAME });
 const self = await createSelfVerifier(keys, { issuer: config.AUTH_ISSUER, audience: config.AUTH_AUDIENCE });
 const app = buildApp({ pool, logger, metrics, config, keys, verifier: self.verifier });
+
+// Development only: the documented dev users (docs/dev-users.md) exist without a separate
+// `npm run seed:dev`, so the runbook's steps (migrate:all, dev:one, live smoke) work as written.
+if (config.KES_ENV === 'development') {
+  try {
+    const created = await seedDevUsers(pool, new PasswordVerifier(SCRYPT_LOG_N), { onlyMissing: true });
+    if (created.length) logger.info({ users: created.map((u) => u.email) }, 'created the development users (docs/dev-users.md)');
+  } catch (error) {
+    logger.warn({ err: error }, 'could not create the development users (run npm run migrate:all, then npm run seed:dev)');
+  }
+}
 
 // Housekeeping in small batches: ended sessions (kept a day for audit), stale throttle
 // windows, spent OIDC states.
