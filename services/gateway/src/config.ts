@@ -9,6 +9,9 @@ export const DEV_JWKS_FILE_URL = pathToFileURL(
   path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..', '.local/keys/jwks.json'),
 ).href;
 
+/** `<repo>/docs`: the documentation portal's folder. */
+export const DEFAULT_DOCS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..', 'docs');
+
 const httpUrl = z.url({ protocol: /^https?$/ }).transform((url) => url.replace(/\/+$/, ''));
 const millis = (fallback: number) => z.coerce.number().int().min(1).max(600_000).default(fallback);
 
@@ -56,6 +59,9 @@ export const configSchema = z
     GATEWAY_HEALTH_TIMEOUT_MS: millis(2_000),
     GATEWAY_TOKEN_CACHE_MAX: z.coerce.number().int().min(1).default(10_000),
     GATEWAY_TRUST_PROXY: z.stringbool().default(false),
+    // The read-only documentation portal: its folder, and how often (at most) it looks for changes.
+    GATEWAY_DOCS_DIR: z.string().min(1).transform((dir) => path.resolve(dir)).default(DEFAULT_DOCS_DIR),
+    GATEWAY_DOCS_RECHECK_MS: z.coerce.number().int().min(0).max(600_000).default(2_000),
   })
   .transform((config) => ({
     ...config,

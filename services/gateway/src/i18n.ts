@@ -54,6 +54,18 @@ export const GATEWAY_MESSAGES = {
     en: 'documentation portal is read-only; editing and mutation endpoints are disabled',
   },
   DOCS_NOT_AVAILABLE: { ka: 'დოკუმენტაციის პორტალი ჯერ არ არის ჩართული', en: 'the documentation portal is not installed yet' },
+  DOCS_INVALID_ID: {
+    ka: 'დოკუმენტის იდენტიფიკატორი არასწორია: დასაშვებია მხოლოდ პატარა ლათინური ასოები, ციფრები და დეფისი',
+    en: 'invalid document id: only lower-case letters, digits and hyphens are allowed',
+  },
+  DOCS_INVALID_QUERY: {
+    ka: (p) => `დოკუმენტაციის მოთხოვნის პარამეტრი ${p.name} არასწორია; დასაშვებია მხოლოდ lang და locale`,
+    en: (p) => `invalid documentation query parameter ${p.name}; only lang and locale are accepted`,
+  },
+  DOCS_NOT_FOUND: {
+    ka: (p) => `დოკუმენტი „${p.id}“ ვერ მოიძებნა`,
+    en: (p) => `no document "${p.id}"`,
+  },
   INTERNAL: { ka: 'სერვერის შიდა შეცდომა', en: 'internal server error' },
 } satisfies Record<string, Record<Locale, Message>>;
 
@@ -110,4 +122,40 @@ export function contextMessage(locale: Locale, roles: readonly Role[] | null): s
   return locale === 'ka'
     ? `ენის, მისამართების ნებართვებისა და სამუშაო სივრცის პროექციის განსაზღვრა. მიმდინარე არე: ${scope}`
     : `Resolving locale, route permissions, and workspace projection. Current scope: ${scope}`;
+}
+
+const LOCALE_NAMES: Record<Locale, Record<Locale, string>> = {
+  ka: { ka: 'ქართული', en: 'Georgian' },
+  en: { ka: 'ინგლისური', en: 'English' },
+};
+
+/** What the documentation portal tells a reader, in the reader's language. */
+export const DOCS_NOTICES = {
+  READ_ONLY: {
+    ka: 'დოკუმენტაციის პორტალი მხოლოდ წასაკითხადაა. რედაქტირებისა და ცვლილების ენდპოინტები გამორთულია.',
+    en: 'Documentation portal is read-only. Editing and mutation endpoints are disabled.',
+  },
+  GEORGIAN_PREVAILS: {
+    ka: (p) =>
+      `ეს არის დოკუმენტის ${p.language} თარგმანი, მოწოდებული მოხერხებულობისთვის. Kvary-ის პლატფორმა თავდაპირველად ქართულად არის შექმნილი; ` +
+      'არსებობს ამ დოკუმენტის ქართული ვერსია და ინტერპრეტაციისას უპირატესობა ქართულ ვერსიას ენიჭება.',
+    en: (p) =>
+      `This is the ${p.language} translation, provided for convenience. Kvary platform is originally created in Georgian; ` +
+      'a Georgian version of this document exists, and the Georgian version prevails for wording and interpretation.',
+  },
+  TRANSLATION_MISSING: {
+    ka: (p) => `ამ დოკუმენტს ${p.requested} ვერსია არ აქვს; ნაჩვენებია ${p.language} ვერსია.`,
+    en: (p) => `This document has no ${p.requested} version; showing the ${p.language} version.`,
+  },
+} satisfies Record<string, Record<Locale, Message>>;
+
+export type DocsNotice = keyof typeof DOCS_NOTICES;
+
+/** A portal notice; `language`/`requested` params are locales, named in the reader's language. */
+export function docsNotice(notice: DocsNotice, locale: Locale, locales: { language?: Locale; requested?: Locale } = {}): string {
+  const params: Params = {};
+  if (locales.language) params.language = LOCALE_NAMES[locales.language][locale];
+  if (locales.requested) params.requested = LOCALE_NAMES[locales.requested][locale];
+  const entry: Message = DOCS_NOTICES[notice][locale];
+  return typeof entry === 'function' ? entry(params) : entry;
 }

@@ -6,6 +6,7 @@ import { serve } from '@kvary/platform/http';
 import { createLogger } from '@kvary/platform/logging';
 import { SERVICE_NAME, buildApp } from './app.js';
 import { configSchema } from './config.js';
+import { createDocsPortal } from './docs-portal.js';
 
 const config = loadConfig(configSchema);
 const logger = createLogger({ name: SERVICE_NAME, level: config.LOG_LEVEL });
@@ -19,7 +20,11 @@ if (fallback?.startsWith('file:')) {
   logger.info({ fallback, exists }, 'development: tokens are verified with the dev JWKS file while AUTH_JWKS_URL is unreachable');
 }
 
-const app = buildApp({ config, logger });
+const app = buildApp({
+  config,
+  logger,
+  docsPortal: createDocsPortal({ dir: config.GATEWAY_DOCS_DIR, recheckMs: config.GATEWAY_DOCS_RECHECK_MS }),
+});
 await serve(app, { port: config.GATEWAY_PORT, host: config.HOST, logger });
 logger.info(
   { port: config.GATEWAY_PORT, env: config.KES_ENV, auth: config.AUTH_URL, tenders: config.TENDERS_URL },
