@@ -3,7 +3,6 @@
 // answer; else Testcontainers when a Docker engine answers; else the same local starters as
 // `npm run db:up` / `npm run kafka:up`. Whatever it started, it stops at the end.
 // It also builds one migrated template database; test files clone it (CREATE DATABASE ... TEMPLATE).
-import net from 'node:net';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { createKafka, parseBrokers } from '@kvary/platform/kafka';
@@ -14,6 +13,7 @@ import { migrationSets } from '../scripts/migration-sets.js';
 import { dbDown, dbUp } from '../scripts/infra/db.js';
 import { kafkaDown, kafkaUp } from '../scripts/infra/kafka.js';
 import { dockerAvailable } from '../scripts/infra/lib.js';
+import { freePort } from '@kvary/testing/wait';
 
 type Stop = () => Promise<unknown>;
 
@@ -43,16 +43,6 @@ async function kafkaAnswers(brokers: string): Promise<boolean> {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 async function startPostgresContainer(stops: Stop[]): Promise<string> {
   const { GenericContainer, Wait } = await import('testcontainers');

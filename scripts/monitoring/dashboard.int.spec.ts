@@ -3,7 +3,6 @@
 // and every panel query of "KES Outbox Overview" is run through Prometheus' HTTP API.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +14,7 @@ import { buildApp as buildRelayApp } from '../../services/kes-outbox-relay/src/a
 import { silentLogger, startRelay, testRelayConfig, waitUntil, writeEvent, type RunningRelay } from '../../services/kes-outbox-relay/test/helpers.js';
 import { freshTopics, startConsumer, tenderLifecycle, type RunningConsumer } from '../../services/svc-tenders/test/workspace-helpers.js';
 import { panels } from './dashboard.js';
+import { freePort } from '@kvary/testing/wait';
 
 let db: TestDatabase;
 let kafka: Kafka;
@@ -25,16 +25,6 @@ let prometheus: ChildProcess | undefined;
 let promUrl = '';
 let workDir = '';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 async function query(expr: string): Promise<{ status: string; data: { result: { metric: Record<string, string>; value: [number, string] }[] } }> {
   const res = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(expr)}`);

@@ -1,2 +1,3 @@
 export * from './postgres.js';
 export * from './kafka.js';
+export * from './wait.js';

@@ -21,50 +21,30 @@ declare module 'vitest' {
 }
 
 /** CREATE DATABASE ... TEMPLATE <migrated template>: a fresh, fully migrated database. */
-export async function createTestDatabase(label = 'db'): Promise<TestDatabase> {
-  const adminUrl = inject('adminDatabaseUrl');
-  const template = inject('templateDatabase');
-  const name = `kvary_t_${label.replace(/[^a-z0-9]/gi, '').toLowerCase().slice(0, 20)}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE "${name}" TEMPLATE "${template}"`);
-  } finally {
-    await admin.end();
-  }
-  const url = withDatabase(adminUrl, name);
-  const pool = createPool({ connectionString: url, max: 10, applicationName: `test-${label}` });
-  return {
-    url,
-    name,
-    pool,
-    close: async () => {
-      await pool.end();
-      if (process.env.KEEP_TEST_DATABASES === '1') return;
-      const c = new pg.Client({ connectionString: adminUrl });
-      await c.connect();
-      try {
-        await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      } finally {
-        await c.end();
-      }
-    },
-  };
+export function createTestDatabase(label = 'db'): Promise<TestDatabase> {
+  return createDatabase(label, inject('templateDatabase'), 10);
 }
 
 /** An empty database (no migrations), for testing the migration runner itself. */
-export async function createEmptyDatabase(label = 'empty'): Promise<TestDatabase> {
-  const adminUrl = inject('adminDatabaseUrl');
-  const name = `kvary_t_${label.replace(/[^a-z0-9]/gi, '').toLowerCase().slice(0, 20)}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
+export function createEmptyDatabase(label = 'empty'): Promise<TestDatabase> {
+  return createDatabase(label, undefined, 5);
+}
+
+async function adminQuery(sql: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: inject('adminDatabaseUrl') });
   await admin.connect();
   try {
-    await admin.query(`CREATE DATABASE "${name}"`);
+    await admin.query(sql);
   } finally {
     await admin.end();
   }
-  const url = withDatabase(adminUrl, name);
-  const pool = createPool({ connectionString: url, max: 5 });
+}
+
+async function createDatabase(label: string, template: string | undefined, poolMax: number): Promise<TestDatabase> {
+  const name = `kvary_t_${label.replace(/[^a-z0-9]/gi, '').toLowerCase().slice(0, 20)}_${randomBytes(4).toString('hex')}`;
+  await adminQuery(`CREATE DATABASE "${name}"${template ? ` TEMPLATE "${template}"` : ''}`);
+  const url = withDatabase(inject('adminDatabaseUrl'), name);
+  const pool = createPool({ connectionString: url, max: poolMax, applicationName: `test-${label}` });
   return {
     url,
     name,
@@ -72,13 +52,7 @@ export async function createEmptyDatabase(label = 'empty'): Promise<TestDatabase
     close: async () => {
       await pool.end();
       if (process.env.KEEP_TEST_DATABASES === '1') return;
-      const c = new pg.Client({ connectionString: adminUrl });
-      await c.connect();
-      try {
-        await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      } finally {
-        await c.end();
-      }
+      await adminQuery(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     },
   };
 }

@@ -9,6 +9,8 @@ import { collectMessages, type CollectedMessage } from '@kvary/testing/kafka';
 import { parseRelayConfig, type RelayConfig } from '../src/config.js';
 import { createRelayMetrics } from '../src/metrics.js';
 import { OutboxRelay } from '../src/relay.js';
+import { waitUntil } from '@kvary/testing/wait';
+export { waitUntil };
 
 export const silentLogger = createLogger({ name: 'relay-test', level: process.env.TEST_LOG_LEVEL ?? 'silent', pretty: false });
 
@@ -92,14 +94,6 @@ export function aggregateIds(n: number): string[] {
   return Array.from({ length: n }, () => randomUUID());
 }
 
-export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 export async function countByStatus(pool: Pool): Promise<Record<string, number>> {
   const { rows } = await pool.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM kes_outbox_events GROUP BY status');

@@ -3,7 +3,6 @@
 // Postgres restart looks like from the relay). Nothing is lost, nothing is poisoned.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +11,7 @@ import { createKafka } from '@kvary/platform/kafka';
 import { createTestDatabase, type TestDatabase } from '@kvary/testing/postgres';
 import { createTopics, testBrokers, testKafka, uniqueTopic } from '@kvary/testing/kafka';
 import { aggregateIds, countByStatus, orderProblems, readTopic, startRelay, testRelayConfig, waitUntil, writeMany } from './helpers.js';
+import { freePort } from '@kvary/testing/wait';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 let db: TestDatabase;
@@ -21,16 +21,6 @@ beforeAll(async () => {
 });
 afterAll(async () => db.close());
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 describe('restarts', () => {
   it('a Kafka broker restart mid-stream: every event arrives once the broker is back, no row poisoned', async () => {

@@ -1,25 +1,15 @@
 // The whole OIDC login (authorization code + PKCE, state, nonce) against a real dev-oidc
 // provider started here, driven through real HTTP with a cookie-carrying browser.
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevOidc, type DevOidc } from '@kvary/dev-oidc/provider';
 import { Browser, startHarness, type Harness } from './harness.js';
+import { freePort } from '@kvary/testing/wait';
 
 let oidc: DevOidc;
 let h: Harness;
 let authBase: string;
 let redirectUri: string;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 beforeAll(async () => {
   // The redirect URI embeds svc-auth's port, which both sides must know before they start.

@@ -1,40 +1,9 @@
-// `npm -w @kvary/svc-tenders run migrate`: applies only this service's migrations (owner
+// `npm --prefix services/svc-tenders run migrate`: applies only this service's migrations (owner
 // svc_tenders, the same owner as in scripts/migration-sets.ts), creating the database if needed.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { z } from 'zod';
-import { loadConfig } from '@kvary/platform/config';
-import { createLogger } from '@kvary/platform/logging';
-import { runMigrations } from '@kvary/platform/migrations';
-import { ensureDatabase, withDatabase } from '@kvary/platform/postgres';
+import { runMigrationCommand } from '@kvary/platform/migration-command';
 
-export const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../migrations');
-export const MIGRATION_OWNER = 'svc_tenders';
-
-const config = loadConfig(
-  z.object({
-    DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgres://postgres@127.0.0.1:5432/kvary'),
-    LOG_LEVEL: z.string().default('warn'),
-  }),
-);
-const logger = createLogger({ name: 'svc-tenders-migrate', level: config.LOG_LEVEL, pretty: false });
-const database = new URL(config.DATABASE_URL).pathname.slice(1) || 'postgres';
-const started = Date.now();
-try {
-  const created = await ensureDatabase(withDatabase(config.DATABASE_URL, 'postgres'), database);
-  const [result] = await runMigrations({
-    databaseUrl: config.DATABASE_URL,
-    sets: [{ owner: MIGRATION_OWNER, dir: MIGRATIONS_DIR }],
-    logger,
-  });
-  const applied = result?.applied ?? [];
-  console.log(
-    `svc-tenders migrations on ${new URL(config.DATABASE_URL).host}/${database}${created ? ' (database created)' : ''}: ` +
-      (applied.length ? `applied ${applied.join(', ')}` : 'up to date'),
-  );
-  console.log(JSON.stringify({ ok: true, owner: MIGRATION_OWNER, database, databaseCreated: created, applied, ms: Date.now() - started }));
-} catch (error) {
-  console.error(`svc-tenders migrations failed: ${(error as Error).message}`);
-  console.log(JSON.stringify({ ok: false, owner: MIGRATION_OWNER, database, error: (error as Error).message }));
-  process.exitCode = 1;
-}
+await runMigrationCommand('svc-tenders migrate', [
+  { owner: 'svc_tenders', dir: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../migrations') },
+]);

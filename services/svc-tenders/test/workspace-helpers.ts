@@ -13,6 +13,8 @@ import { createTopics, uniqueTopic } from '@kvary/testing/kafka';
 import { WorkspaceConsumer } from '../src/workspace/consumer.js';
 import { createConsumerMetrics } from '../src/workspace/metrics.js';
 import type { IncomingEvent } from '../src/workspace/projector.js';
+import { waitUntil } from '@kvary/testing/wait';
+export { waitUntil };
 
 export const SERVICE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO_ROOT = path.resolve(SERVICE_DIR, '../..');
@@ -141,14 +143,6 @@ export function tenderLifecycle(opts: { tenderId?: string; org?: string; officer
   };
 }
 
-export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 export async function metricValue(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
   const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
