@@ -10,6 +10,8 @@ export interface PoolSettings {
   max?: number;
   applicationName?: string;
   statementTimeoutMs?: number;
+  /** Session settings sent at connect, e.g. `-c jit=off`. */
+  options?: string;
 }
 
 export function createPool(settings: PoolSettings): pg.Pool {
@@ -18,6 +20,7 @@ export function createPool(settings: PoolSettings): pg.Pool {
     max: settings.max ?? 10,
     application_name: settings.applicationName,
     statement_timeout: settings.statementTimeoutMs,
+    options: settings.options,
     connectionTimeoutMillis: 5000,
   });
   // An idle client that loses its connection emits 'error' on the pool; without a listener

@@ -48,3 +48,6 @@ export function loadRelayConfig(env?: Record<string, string | undefined>): Relay
 export function parseRelayConfig(env: Record<string, string | undefined>): RelayConfig {
   return parseConfig(relayConfigSchema, env);
 }
+
+/** Postgres session settings of every relay connection (see main.ts). */
+export const RELAY_SESSION_OPTIONS = '-c jit=off';

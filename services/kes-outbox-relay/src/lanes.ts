@@ -12,6 +12,7 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { Logger } from '@kvary/platform/logging';
 import { OUTBOX_CHANNEL } from '@kvary/outbox/writer';
+import { RELAY_SESSION_OPTIONS } from './config.js';
 
 export const LANE_COUNT = 64; // must match the generated `lane` column of kes_outbox_events
 const LOCK_NS_MEMBER = 72_431;
@@ -43,7 +44,7 @@ export class LaneOwner extends EventEmitter {
   }
 
   async connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.databaseUrl, application_name: 'kes-outbox-relay-locks' });
+    const client = new pg.Client({ connectionString: this.databaseUrl, application_name: 'kes-outbox-relay-locks', options: RELAY_SESSION_OPTIONS });
     const lost = (error?: Error) => {
       if (this.client !== client) return;
       // Every advisory lock died with the session: stop publishing at once.

@@ -5,7 +5,7 @@ import { createLogger } from '@kvary/platform/logging';
 import { createMetricsRegistry } from '@kvary/platform/metrics';
 import { createPool } from '@kvary/platform/postgres';
 import { buildApp } from './app.js';
-import { loadRelayConfig } from './config.js';
+import { RELAY_SESSION_OPTIONS, loadRelayConfig } from './config.js';
 import { createRelayMetrics } from './metrics.js';
 import { OutboxRelay } from './relay.js';
 
@@ -13,7 +13,9 @@ const config = loadRelayConfig();
 const logger = createLogger({ name: 'kes-outbox-relay', level: config.LOG_LEVEL });
 const registry = createMetricsRegistry({ service: 'kes-outbox-relay' });
 const metrics = createRelayMetrics(registry);
-const pool = createPool({ connectionString: config.DATABASE_URL, max: 4, applicationName: 'kes-outbox-relay' });
+// JIT off: the relay runs the same short statements thousands of times; Postgres' JIT
+// compiles them again and again once a table is large (measured: ~2x slower drain with it).
+const pool = createPool({ connectionString: config.DATABASE_URL, max: 4, applicationName: 'kes-outbox-relay', options: RELAY_SESSION_OPTIONS });
 const kafka = createKafka({ brokers: parseBrokers(config.KAFKA_BROKERS), clientId: config.KAFKA_CLIENT_ID, logger });
 const relay = new OutboxRelay({ pool, kafka, logger, metrics, config });
 const app = buildApp({ relay, logger, registry });

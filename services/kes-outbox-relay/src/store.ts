@@ -35,10 +35,12 @@ export async function claimBatch(pool: Pool, lanes: number[], limit: number): Pr
          AND o.lane = ANY($1::smallint[])
          AND o.next_attempt_at <= clock_timestamp()
          AND NOT EXISTS (
+               -- Written to match kes_outbox_events_blocking_idx: only poison rows and rows
+               -- that failed before can block; fresh rows are due at insert.
                SELECT 1 FROM ${OUTBOX_TABLE} e
                 WHERE e.aggregate_id = o.aggregate_id
                   AND e.id < o.id
-                  AND e.status <> 'dispatched'
+                  AND (e.status = 'poison' OR (e.status = 'pending' AND e.attempts > 0))
                   AND (e.status = 'poison' OR e.next_attempt_at > clock_timestamp()))
        ORDER BY o.id
        LIMIT $2`,
