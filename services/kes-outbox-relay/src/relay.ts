@@ -38,6 +38,11 @@ export class OutboxRelay {
   private timers: NodeJS.Timeout[] = [];
   private statsRunning = false;
   private retentionRunning = false;
+  /**
+   * The UPDATE marking the last acknowledged batch, run while the next batch is claimed and
+   * sent (one in flight at most). Its rows are excluded from claims until it is done.
+   */
+  private marking: { ids: string[]; done: Promise<void> } | undefined;
   /** Counters for tests and /health. */
   readonly stats = { batches: 0, dispatched: 0, lastBatchAt: undefined as Date | undefined };
 
@@ -85,7 +90,8 @@ export class OutboxRelay {
       ]);
       clearTimeout(timer);
     }
-    if (!finishedBatch) this.deps.logger.warn('in-flight batch abandoned at shutdown; its rows stay pending');
+    if (finishedBatch) await this.marking?.done;
+    else this.deps.logger.warn('in-flight batch abandoned at shutdown; its rows stay pending');
     await this.lanes.close();
     await this.publisher.close();
     this.deps.metrics.up.set(0);
@@ -155,6 +161,8 @@ export class OutboxRelay {
           nextRebalance = 0;
         }
         if (Date.now() >= nextRebalance) {
+          // A lane must not change hands while its last batch is still being marked.
+          await this.marking?.done;
           await this.lanes.rebalance();
           metrics.ownedLanes.set(this.lanes.lanes().length);
           nextRebalance = Date.now() + config.KES_RELAY_REBALANCE_INTERVAL_MS;
@@ -165,7 +173,7 @@ export class OutboxRelay {
           continue;
         }
         const endPoll = metrics.pollDuration.startTimer();
-        const rows = await claimBatch(this.deps.pool, lanes, config.KES_RELAY_BATCH_SIZE);
+        const rows = await claimBatch(this.deps.pool, lanes, config.KES_RELAY_BATCH_SIZE, this.marking?.ids);
         endPoll();
         if (rows.length === 0) {
           await this.sleep(config.KES_RELAY_POLL_INTERVAL_MS);
@@ -229,17 +237,28 @@ export class OutboxRelay {
     }
   }
 
+  /**
+   * Records an acknowledged batch. The UPDATE overlaps with the next claim and send; waiting
+   * for the previous one first keeps at most one in flight. If it fails, the rows stay pending
+   * and are sent again later (a duplicate, never a loss; first occurrences stay in order).
+   */
   private async onAcked(items: Outgoing[], acked: { id: string; partition: number; offset: string }[]) {
-    const { metrics, pool } = this.deps;
-    const now = Date.now();
-    await markDispatched(pool, acked);
-    for (const item of items) {
-      metrics.dispatched.inc({ topic: item.topic, event_type: item.row.eventType });
-      metrics.lag.observe(Math.max(0, now - item.row.createdAt.getTime()) / 1000);
-    }
-    this.stats.batches++;
-    this.stats.dispatched += items.length;
-    this.stats.lastBatchAt = new Date(now);
+    const { metrics, pool, logger } = this.deps;
+    await this.marking?.done;
+    const ackedAt = Date.now();
+    const done = markDispatched(pool, acked).then(
+      () => {
+        for (const item of items) {
+          metrics.dispatched.inc({ topic: item.topic, event_type: item.row.eventType });
+          metrics.lag.observe(Math.max(0, ackedAt - item.row.createdAt.getTime()) / 1000);
+        }
+        this.stats.batches++;
+        this.stats.dispatched += items.length;
+        this.stats.lastBatchAt = new Date(ackedAt);
+      },
+      (error: unknown) => logger.error({ err: error, rows: acked.length }, 'marking acknowledged rows failed; they will be sent again'),
+    );
+    this.marking = { ids: acked.map((a) => a.id), done };
   }
 
   private infrastructureBackoff(failure: ClassifiedFailure): number {

@@ -22,9 +22,10 @@ export interface ClaimedRow {
  * Pending rows of the given lanes, oldest first, skipping every row that has an earlier
  * unfinished row of its aggregate that cannot go now (poison, or waiting for its retry
  * time): strict per-aggregate order. Earlier rows that CAN go are in the same result, ahead.
- * No row locks: the lanes are this relay's alone (see lanes.ts).
+ * No row locks: the lanes are this relay's alone (see lanes.ts). `excludeIds` are rows already
+ * acknowledged by Kafka whose UPDATE to dispatched is still running (see relay.ts).
  */
-export async function claimBatch(pool: Pool, lanes: number[], limit: number): Promise<ClaimedRow[]> {
+export async function claimBatch(pool: Pool, lanes: number[], limit: number, excludeIds: string[] = []): Promise<ClaimedRow[]> {
   const { rows } = await pool.query({
     name: 'kes_relay_claim',
     text: `
@@ -33,6 +34,7 @@ export async function claimBatch(pool: Pool, lanes: number[], limit: number): Pr
         FROM ${OUTBOX_TABLE} o
        WHERE o.status = 'pending'
          AND o.lane = ANY($1::smallint[])
+         AND NOT (o.id = ANY($3::bigint[]))
          AND o.next_attempt_at <= clock_timestamp()
          AND NOT EXISTS (
                -- Written to match kes_outbox_events_blocking_idx: only poison rows and rows
@@ -44,7 +46,7 @@ export async function claimBatch(pool: Pool, lanes: number[], limit: number): Pr
                   AND (e.status = 'poison' OR e.next_attempt_at > clock_timestamp()))
        ORDER BY o.id
        LIMIT $2`,
-    values: [lanes, limit],
+    values: [lanes, limit, excludeIds],
   });
   return rows.map((r) => ({
     id: String(r.id),
