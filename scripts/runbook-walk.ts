@@ -224,7 +224,8 @@ if (!keepInfra) {
   });
   await step('npm run kafka:down', async () => {
     await npmRun(['run', 'kafka:down']);
-    if (await portOpen(9092)) throw new Error('port 9092 still open');
+    const port = Number(process.env.KAFKA_PORT ?? 9092);
+    if (await portOpen(port)) throw new Error(`port ${port} still open`);
   });
   await step('npm run db:down (docker compose -f docker-compose.postgres.yml down with Docker)', async () =>
     (await npmRun(['run', 'db:down'])).trim().split('\n').at(-1),
