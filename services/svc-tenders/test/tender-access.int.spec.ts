@@ -64,6 +64,22 @@ describe('authentication and roles', () => {
     expect((await post('/api/v1/tenders', hs, draftBody())).statusCode).toBe(401);
   });
 
+  it('rejects the rest of the JWT matrix at the service too: alg none, wrong issuer, wrong audience, unknown kid', async () => {
+    const claims = { sub: 'x', roles: ['PROCUREMENT_OFFICER'] as const, orgId: 'buyer-org' };
+    const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const now = Math.floor(Date.now() / 1000);
+    const none = `${b64({ alg: 'none', typ: 'JWT', kid: h.key.kid })}.${b64({ sub: 'x', roles: ['PROCUREMENT_OFFICER'], org_id: 'buyer-org', iss: ISSUER, aud: AUDIENCE, exp: now + 300 })}.`;
+    const wrongIssuer = await signAccessToken(h.key, { ...claims, issuer: 'http://evil.example', audience: AUDIENCE });
+    const wrongAudience = await signAccessToken(h.key, { ...claims, issuer: ISSUER, audience: 'someone-else' });
+    const unknownKid = await signAccessToken({ ...h.key, kid: 'no-such-kid' }, { ...claims, issuer: ISSUER, audience: AUDIENCE });
+    for (const [name, token] of Object.entries({ none, wrongIssuer, wrongAudience, unknownKid })) {
+      const res = await post('/api/v1/tenders', token, draftBody());
+      expect(res.statusCode, name).toBe(401);
+      expect(res.json().error.code, name).toBe('INVALID_TOKEN');
+    }
+    expect(await h.outbox()).toHaveLength(0);
+  });
+
   it('answers 403 for the wrong role', async () => {
     const res = await post('/api/v1/tenders', supplier, draftBody());
     expect(res.statusCode).toBe(403);
