@@ -18,8 +18,8 @@ export const relayConfigSchema = z.object({
   DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/kvary'),
   KAFKA_BROKERS: z.string().min(1).default('127.0.0.1:9092'),
   KAFKA_CLIENT_ID: z.string().default('kes-outbox-relay'),
-  /** Rows claimed per batch (one Kafka request per batch, split only by size). */
-  KES_RELAY_BATCH_SIZE: positive(1000).pipe(z.number().max(10000)),
+  /** Rows claimed per batch (one Kafka request per batch, split only by size); 500 measured best. */
+  KES_RELAY_BATCH_SIZE: positive(500).pipe(z.number().max(10000)),
   /** Polling backstop when no NOTIFY arrives. */
   KES_RELAY_POLL_INTERVAL_MS: positive(1000),
   KES_RELAY_LISTEN: flag(true),
@@ -50,4 +50,6 @@ export function parseRelayConfig(env: Record<string, string | undefined>): Relay
 }
 
 /** Postgres session settings of every relay connection (see main.ts). */
-export const RELAY_SESSION_OPTIONS = '-c jit=off';
+// plan_cache_mode: the claim's parameters (lanes, excluded ids) change its best plan; a cached
+// generic plan scanned the excluded-id array for every candidate row (measured 8 ms per claim).
+export const RELAY_SESSION_OPTIONS = '-c jit=off -c plan_cache_mode=force_custom_plan';

@@ -26,8 +26,8 @@ class RelaySendTimeout extends Error {
 
 /** CloudEvents 1.0 Kafka binary mode: data in the value, attributes as ce_* headers. */
 export function cloudEventHeaders(row: ClaimedRow): Record<string, string> {
-  return {
-    ...row.headers,
+  const extra = row.headers;
+  const headers: Record<string, string> = {
     ce_specversion: '1.0',
     ce_id: row.eventId,
     ce_type: `${row.eventType}.v${row.eventVersion}`,
@@ -37,6 +37,9 @@ export function cloudEventHeaders(row: ClaimedRow): Record<string, string> {
     'content-type': 'application/json',
     'kes-outbox-id': row.id,
   };
+  // Extra headers (traceparent, x-request-id) never override the CloudEvents attributes.
+  for (const key in extra) if (!(key in headers)) headers[key] = extra[key]!;
+  return headers;
 }
 
 export class Publisher {
@@ -110,8 +113,10 @@ export class Publisher {
         continue;
       }
       const headers = cloudEventHeaders(row);
+      // Exact for the payload (it may hold any UTF-8). Headers are ASCII (ids, types, times, and
+      // traceparent / x-request-id, which the services validate), so length = bytes.
       let bytes = Buffer.byteLength(row.aggregateId) + Buffer.byteLength(row.payload) + 70;
-      for (const [k, v] of Object.entries(headers)) bytes += Buffer.byteLength(k) + Buffer.byteLength(v) + 4;
+      for (const key in headers) bytes += key.length + headers[key]!.length + 4;
       if (bytes > this.options.maxMessageBytes) {
         failed.push({
           row,

@@ -246,7 +246,8 @@ export class OutboxRelay {
     const { metrics, pool, logger } = this.deps;
     await this.marking?.done;
     const ackedAt = Date.now();
-    const done = markDispatched(pool, acked).then(
+    const entry: { ids: string[]; done: Promise<void> } = { ids: acked.map((a) => a.id), done: Promise.resolve() };
+    entry.done = markDispatched(pool, acked).then(
       () => {
         for (const item of items) {
           metrics.dispatched.inc({ topic: item.topic, event_type: item.row.eventType });
@@ -258,7 +259,9 @@ export class OutboxRelay {
       },
       (error: unknown) => logger.error({ err: error, rows: acked.length }, 'marking acknowledged rows failed; they will be sent again'),
     );
-    this.marking = { ids: acked.map((a) => a.id), done };
+    // Once marked (or failed), the rows need no exclusion: most claims then pass an empty array.
+    void entry.done.then(() => (entry.ids = []));
+    this.marking = entry;
   }
 
   private infrastructureBackoff(failure: ClassifiedFailure): number {

@@ -39,7 +39,7 @@ describe('backoffMs', () => {
 describe('relay config', () => {
   it('has working defaults', () => {
     const c = parseRelayConfig({});
-    expect(c).toMatchObject({ RELAY_PORT: 4061, KES_RELAY_BATCH_SIZE: 1000, KES_RELAY_LISTEN: true, KES_RELAY_MAX_ATTEMPTS: 10 });
+    expect(c).toMatchObject({ RELAY_PORT: 4061, KES_RELAY_BATCH_SIZE: 500, KES_RELAY_LISTEN: true, KES_RELAY_MAX_ATTEMPTS: 10 });
   });
 
   it('names a bad variable', () => {
