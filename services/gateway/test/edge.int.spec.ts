@@ -7,12 +7,12 @@ import {
   call,
   closedPortUrl,
   errorOf,
-  startAuthStandIn,
   startGateway,
-  startTendersStandIn,
   token,
+  startStack,
   type AuthStandIn,
   type Gateway,
+  type Stack,
   type TendersStandIn,
 } from './harness.js';
 
@@ -20,16 +20,13 @@ let auth: AuthStandIn;
 let tenders: TendersStandIn;
 let gateway: Gateway;
 
+let stack: Stack;
+
 beforeAll(async () => {
-  auth = await startAuthStandIn();
-  tenders = await startTendersStandIn();
-  gateway = await startGateway({ authUrl: auth.url, tendersUrl: tenders.url });
+  stack = await startStack();
+  ({ auth, tenders, gateway } = stack);
 });
-afterAll(async () => {
-  await gateway?.close();
-  await auth?.close();
-  await tenders?.close();
-});
+afterAll(async () => stack?.close());
 
 const lastTendersCall = () => tenders.calls().at(-1);
 

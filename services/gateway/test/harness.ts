@@ -4,7 +4,6 @@
 import { randomUUID } from 'node:crypto';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import net from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { generateSigningKey, jwksOf, type SigningKey } from '@kvary/identity/keys';
 import type { Role } from '@kvary/identity/roles';
@@ -15,6 +14,7 @@ import { createLogger } from '@kvary/platform/logging';
 import { createMetricsRegistry, type Registry } from '@kvary/platform/metrics';
 import { buildApp, type AppDeps } from '../src/app.js';
 import { configSchema } from '../src/config.js';
+import { freePort } from '@kvary/testing/wait';
 
 export const ISSUER = 'http://127.0.0.1:4100';
 export const AUDIENCE = 'kvary';
@@ -165,15 +165,7 @@ export async function startTendersStandIn(): Promise<TendersStandIn> {
 
 /** A port nothing listens on (an upstream that is down). */
 export async function closedPortUrl(): Promise<string> {
-  const port = await new Promise<number>((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port: p } = server.address() as AddressInfo;
-      server.close(() => resolve(p));
-    });
-    server.on('error', reject);
-  });
-  return `http://127.0.0.1:${port}`;
+  return `http://127.0.0.1:${await freePort()}`;
 }
 
 export interface Gateway {
@@ -209,6 +201,30 @@ export async function startGateway(
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as AddressInfo;
   return { url: `http://127.0.0.1:${port}`, app, metrics, close: () => app.close() };
+}
+
+export interface Stack {
+  auth: AuthStandIn;
+  tenders: TendersStandIn;
+  gateway: Gateway;
+  close(): Promise<void>;
+}
+
+/** Auth and tenders stand-ins with a gateway in front: the set-up most spec files share. */
+export async function startStack(): Promise<Stack> {
+  const auth = await startAuthStandIn();
+  const tenders = await startTendersStandIn();
+  const gateway = await startGateway({ authUrl: auth.url, tendersUrl: tenders.url });
+  return {
+    auth,
+    tenders,
+    gateway,
+    close: async () => {
+      await gateway.close();
+      await auth.close();
+      await tenders.close();
+    },
+  };
 }
 
 export function token(key: SigningKey, roles: Role[], orgId: string | null = 'org-1', sub = 'user-1'): Promise<string> {

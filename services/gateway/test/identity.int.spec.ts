@@ -14,12 +14,12 @@ import {
   call,
   closedPortUrl,
   errorOf,
-  startAuthStandIn,
   startGateway,
-  startTendersStandIn,
   token,
+  startStack,
   type AuthStandIn,
   type Gateway,
+  type Stack,
   type TendersStandIn,
 } from './harness.js';
 
@@ -28,17 +28,14 @@ let tenders: TendersStandIn;
 let gateway: Gateway;
 let otherKey: SigningKey;
 
+let stack: Stack;
+
 beforeAll(async () => {
-  auth = await startAuthStandIn();
-  tenders = await startTendersStandIn();
-  gateway = await startGateway({ authUrl: auth.url, tendersUrl: tenders.url });
+  stack = await startStack();
+  ({ auth, tenders, gateway } = stack);
   otherKey = await generateSigningKey();
 });
-afterAll(async () => {
-  await gateway?.close();
-  await auth?.close();
-  await tenders?.close();
-});
+afterAll(async () => stack?.close());
 beforeEach(() => {
   auth.tokenLifetimeSeconds = 900;
 });

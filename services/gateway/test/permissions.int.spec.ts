@@ -9,12 +9,11 @@ import {
   call,
   errorOf,
   rawGet,
-  startAuthStandIn,
-  startGateway,
-  startTendersStandIn,
   token,
+  startStack,
   type AuthStandIn,
   type Gateway,
+  type Stack,
   type TendersStandIn,
 } from './harness.js';
 
@@ -62,17 +61,14 @@ let tenders: TendersStandIn;
 let gateway: Gateway;
 const tokens = new Map<Role, string>();
 
+let stack: Stack;
+
 beforeAll(async () => {
-  auth = await startAuthStandIn();
-  tenders = await startTendersStandIn();
-  gateway = await startGateway({ authUrl: auth.url, tendersUrl: tenders.url });
+  stack = await startStack();
+  ({ auth, tenders, gateway } = stack);
   for (const role of ROLES) if (role !== 'GUEST') tokens.set(role, await token(auth.key, [role], 'org-1', `user-${role.toLowerCase()}`));
 });
-afterAll(async () => {
-  await gateway?.close();
-  await auth?.close();
-  await tenders?.close();
-});
+afterAll(async () => stack?.close());
 
 const headersFor = (caller: Role) => (caller === 'GUEST' ? {} : bearer(tokens.get(caller) ?? ''));
 const bodyFor = (e: Expectation) => (e.method === 'GET' ? undefined : e.pattern.endsWith('/login') ? { username: 'u1' } : {});
