@@ -108,3 +108,30 @@ export function withDatabase(connectionString: string, database: string): string
   url.pathname = `/${database}`;
   return url.toString();
 }
+
+/**
+ * Deletes rows whose `column` is older than maxAgeHours, batchSize rows per statement, until a
+ * statement deletes fewer: short transactions, no long locks (retention jobs).
+ */
+export async function deleteOlderThan(
+  db: Queryable,
+  table: string,
+  column: string,
+  maxAgeHours: number,
+  batchSize = 1000,
+): Promise<number> {
+  assertIdentifier(table);
+  assertIdentifier(column);
+  let total = 0;
+  for (;;) {
+    const { rowCount } = await db.query(
+      `DELETE FROM ${table} WHERE ctid IN (
+         SELECT ctid FROM ${table}
+         WHERE ${column} < clock_timestamp() - make_interval(secs => $1::double precision * 3600)
+         LIMIT $2)`,
+      [maxAgeHours, batchSize],
+    );
+    total += rowCount ?? 0;
+    if ((rowCount ?? 0) < batchSize) return total;
+  }
+}

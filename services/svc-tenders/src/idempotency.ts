@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { AppError } from '@kvary/platform/errors';
-import { withTransaction, type Pool, type Queryable } from '@kvary/platform/postgres';
+import { withTransaction, type Pool, type Queryable, deleteOlderThan } from '@kvary/platform/postgres';
 
 export interface CommandResult {
   statusCode: number;
@@ -79,17 +79,6 @@ export async function runCommand(
 }
 
 /** Deletes keys older than the retention in batches (short transactions, no long locks). */
-export async function purgeIdempotencyKeys(db: Queryable, retentionHours: number, batchSize = 1000): Promise<number> {
-  let total = 0;
-  for (;;) {
-    const { rowCount } = await db.query(
-      `DELETE FROM tenders_idempotency_keys WHERE ctid IN (
-         SELECT ctid FROM tenders_idempotency_keys
-         WHERE created_at < clock_timestamp() - make_interval(secs => $1::double precision * 3600)
-         LIMIT $2)`,
-      [retentionHours, batchSize],
-    );
-    total += rowCount ?? 0;
-    if ((rowCount ?? 0) < batchSize) return total;
-  }
+export function purgeIdempotencyKeys(db: Queryable, retentionHours: number, batchSize = 1000): Promise<number> {
+  return deleteOlderThan(db, 'tenders_idempotency_keys', 'created_at', retentionHours, batchSize);
 }

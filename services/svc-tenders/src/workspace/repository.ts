@@ -2,6 +2,7 @@
 // consumer's transaction) and the reads behind GET /api/v1/workspace.
 import { TENDER_STATUSES, type TenderStatus } from '@kvary/contracts/tenders';
 import type { Queryable } from '@kvary/platform/postgres';
+import { deleteOlderThan } from '@kvary/platform/postgres';
 
 export interface InboxEntry {
   consumerGroup: string;
@@ -148,19 +149,8 @@ export async function userActivity(db: Queryable, userId: string, limit: number)
 }
 
 /** Deletes inbox rows older than the retention in batches (short transactions, no long locks). */
-export async function purgeInbox(db: Queryable, retentionHours: number, batchSize = 1000): Promise<number> {
-  let total = 0;
-  for (;;) {
-    const { rowCount } = await db.query(
-      `DELETE FROM kes_consumer_inbox WHERE ctid IN (
-         SELECT ctid FROM kes_consumer_inbox
-         WHERE processed_at < clock_timestamp() - make_interval(secs => $1::double precision * 3600)
-         LIMIT $2)`,
-      [retentionHours, batchSize],
-    );
-    total += rowCount ?? 0;
-    if ((rowCount ?? 0) < batchSize) return total;
-  }
+export function purgeInbox(db: Queryable, retentionHours: number, batchSize = 1000): Promise<number> {
+  return deleteOlderThan(db, 'kes_consumer_inbox', 'processed_at', retentionHours, batchSize);
 }
 
 /** Keeps the newest `keep` activity rows per organisation, deleting older ones in batches. */
